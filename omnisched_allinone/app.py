@@ -1,0 +1,208 @@
+"""Assembly: one process runs the parts named at launch, on one asyncio loop.
+
+`Services` is what every part of a process shares (settings, store, job service); `run_parts`
+starts the chosen parts in order, waits for a stop signal, and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from omnisched_allinone.builtins import load_builtin_drafts, seed_builtin_jobs
+from omnisched_allinone.core.errors import Unavailable
+from omnisched_allinone.feed import ExecutionFeed
+from omnisched_allinone.service import Dispatcher, JobService, ServiceLimits
+from omnisched_allinone.settings import Settings, mask_secrets
+from omnisched_allinone.store.mongo import MongoStore, open_store
+
+log = logging.getLogger(__name__)
+
+
+class Part(StrEnum):
+    GRPC = "grpc"
+    HTTP = "http"
+    WORKER = "worker"
+    BEAT = "beat"
+
+
+DEFAULT_PARTS: tuple[Part, ...] = (Part.GRPC, Part.WORKER, Part.BEAT)
+BUILT_PARTS: frozenset[Part] = frozenset({Part.GRPC})
+
+
+class PartNotAvailable(Exception):
+    """A part named at launch that this version cannot run yet."""
+
+
+def parse_parts(text: str) -> tuple[Part, ...]:
+    parts = []
+    for name in filter(None, (item.strip().lower() for item in text.split(","))):
+        try:
+            part = Part(name)
+        except ValueError:
+            raise ValueError(
+                f"unknown part {name!r}; choose from {', '.join(p.value for p in Part)}"
+            ) from None
+        if part not in parts:
+            parts.append(part)
+    if not parts:
+        raise ValueError("name at least one part")
+    return tuple(parts)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: MongoStore
+    feed: ExecutionFeed
+    service: JobService
+    background: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+def build_services(settings: Settings, dispatcher: Dispatcher | None = None) -> Services:
+    store = open_store(
+        settings.mongodb_url, settings.mongodb_database, timeout_ms=settings.store_timeout_ms
+    )
+    feed = ExecutionFeed(store)
+    store.change_listeners.append(feed.notify)
+    service = JobService(
+        store,
+        target_names=settings.target_services.keys(),
+        default_policies=settings.default_policies,
+        limits=ServiceLimits(
+            max_parameters_bytes=settings.max_parameters_bytes,
+            max_parameters_depth=settings.max_parameters_depth,
+            min_interval_s=settings.min_interval_s,
+        ),
+        dispatcher=dispatcher,
+        feed=feed,
+    )
+    return Services(settings, store, feed, service)
+
+
+async def wait_for_store(store: MongoStore, *, max_backoff_s: float = 10.0) -> None:
+    """Retry with backoff until the store answers, saying what it waits for."""
+    delay = 0.5
+    while True:
+        try:
+            await store.start()
+            return
+        except Unavailable as error:
+            log.warning("waiting for MongoDB (%s); retrying in %.1fs", error.message, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, max_backoff_s)
+
+
+async def prepare_store(services: Services) -> None:
+    """Indexes, then the built-in jobs (once)."""
+    await wait_for_store(services.store)
+    if services.settings.seed_builtin_jobs:
+        drafts = load_builtin_drafts(services.settings.builtin_jobs_path())
+        await seed_builtin_jobs(services.service, drafts)
+
+
+def banner(settings: Settings, parts: Iterable[Part], grpc_port: int | None, dev: bool) -> str:
+    lines = [f"omnisched running parts: {', '.join(p.value for p in parts)}"]
+    if grpc_port is not None:
+        lines.append(f"  gRPC API      {settings.grpc_host}:{grpc_port} (health, reflection)")
+    lines += [
+        f"  MongoDB       {settings.mongodb_url} (database {settings.mongodb_database})",
+        f"  broker        {settings.celery_broker_url}",
+        f"  results       {settings.celery_result_backend}",
+    ]
+    memory = [
+        name
+        for name, url in (
+            ("store", settings.mongodb_url),
+            ("broker", settings.celery_broker_url),
+            ("results", settings.celery_result_backend),
+        )
+        if "memory://" in url
+    ]
+    if dev or memory:
+        lines.append(
+            f"  in-memory ({', '.join(memory)}): nothing survives a restart"
+            + (" [dev mode]" if dev else "")
+        )
+    return mask_secrets("\n".join(lines))
+
+
+async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` unless `stop` comes first (start-up may wait long for a server)."""
+    task = asyncio.ensure_future(work)
+    stopper = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task in done:
+        task.result()
+        return True
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return False
+
+
+async def run_parts(
+    settings: Settings,
+    parts: tuple[Part, ...],
+    *,
+    dev: bool = False,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[Services, int | None], None] | None = None,
+) -> int:
+    """Run `parts` until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+    missing = [p for p in parts if p not in BUILT_PARTS]
+    if missing:
+        raise PartNotAvailable(
+            f"part(s) {', '.join(missing)} are not available in this version yet; "
+            f"available: {', '.join(sorted(BUILT_PARTS))}"
+        )
+    from omnisched_allinone.api.server import create_server
+
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    services = build_services(settings)
+    api = None
+    if Part.GRPC in parts:
+        api = create_server(
+            services.service,
+            host=settings.grpc_host,
+            port=settings.grpc_port,
+            max_message_bytes=settings.max_message_bytes,
+            max_concurrent_rpcs=settings.max_concurrent_rpcs,
+            max_watch_streams=settings.max_watch_streams,
+        )
+        await api.set_serving(False)
+        await api.server.start()
+    try:
+        if not await _until_stopped(prepare_store(services), stop):
+            return 0
+        if api is not None:
+            services.background.append(asyncio.create_task(api.watch_store(services.service)))
+        print(banner(settings, parts, api.port if api else None, dev), flush=True)
+        if on_ready is not None:
+            on_ready(services, api.port if api else None)
+        await stop.wait()
+        log.info("shutdown requested; stopping parts")
+    finally:
+        if api is not None:
+            await api.stop(settings.shutdown_grace_s)
+        for task in services.background:
+            task.cancel()
+        await asyncio.gather(*services.background, return_exceptions=True)
+        await services.store.close()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(sig)
+    log.info("stopped")
+    return 0
