@@ -32,8 +32,9 @@ class Part(StrEnum):
     BEAT = "beat"
 
 
-DEFAULT_PARTS: tuple[Part, ...] = (Part.GRPC, Part.WORKER, Part.BEAT)
 BUILT_PARTS: frozenset[Part] = frozenset({Part.GRPC})
+# Every part this version can run, in start-up order.
+DEFAULT_PARTS: tuple[Part, ...] = tuple(p for p in Part if p in BUILT_PARTS)
 
 
 class PartNotAvailable(Exception):

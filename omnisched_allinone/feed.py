@@ -9,6 +9,7 @@ has not inserted its event yet, so the reader waits for it briefly instead of sk
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 
@@ -58,9 +59,7 @@ class ExecutionFeed:
                     if len(records) == self._batch:
                         continue
                 wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), self._poll_interval_s)
-                except TimeoutError:
-                    pass
         finally:
             self._wakeups.discard(wakeup)

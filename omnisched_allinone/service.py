@@ -137,6 +137,11 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _to_ms(value: datetime) -> datetime:
+    """The store keeps milliseconds; answers should equal what a later read returns."""
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
 class JobService:
     def __init__(
         self,
@@ -161,7 +166,7 @@ class JobService:
 
     # Jobs.
     async def create_job(self, draft: JobDraft) -> Job:
-        now = self.clock()
+        now = self._now()
         job_type = parse_job_type(draft.job_type)
         name = validate_name(draft.name)
         if draft.schedule is None:
@@ -219,8 +224,10 @@ class JobService:
     async def update_job(self, job_id: str, changes: JobChanges) -> Job:
         job = await self.get_job(job_id)
         if changes.expected_version is not None and changes.expected_version != job.version:
-            raise Conflict(f"job {job.id!r} is at version {job.version}, not {changes.expected_version}")
-        now = self.clock()
+            raise Conflict(
+                f"job {job.id!r} is at version {job.version}, not {changes.expected_version}"
+            )
+        now = self._now()
         values: dict[str, Any] = {}
         if changes.name is not None:
             values["name"] = validate_name(changes.name)
@@ -231,20 +238,23 @@ class JobService:
         if changes.parameters is not None:
             values["parameters"] = self._parameters(changes.parameters)
         if changes.queue is not None:
-            values["queue"] = validate_queue(changes.queue) if changes.queue else DEFAULT_QUEUE[
-                job.job_type
-            ]
+            values["queue"] = (
+                validate_queue(changes.queue) if changes.queue else DEFAULT_QUEUE[job.job_type]
+            )
         if changes.policies is not None:
             values["policies"] = merge_policies(job.policies, dict(changes.policies))
         if changes.labels is not None:
             values["labels"] = validate_labels(changes.labels)
         if any(
-            v is not None for v in (changes.target_service, changes.target_method, changes.task_name)
+            v is not None
+            for v in (changes.target_service, changes.target_method, changes.task_name)
         ):
             values.update(
                 self._what_to_run(
                     job.job_type,
-                    job.target_service if changes.target_service is None else changes.target_service,
+                    job.target_service
+                    if changes.target_service is None
+                    else changes.target_service,
                     job.target_method if changes.target_method is None else changes.target_method,
                     job.task_name if changes.task_name is None else changes.task_name,
                 )
@@ -252,7 +262,9 @@ class JobService:
         if not values:
             return job
         if job.status is JobStatus.COMPLETED and "schedule" in values:
-            values["status"] = JobStatus.ACTIVE  # a finished once-job given a new schedule runs again
+            values["status"] = (
+                JobStatus.ACTIVE
+            )  # a finished once-job given a new schedule runs again
         updated = await self.store.replace_job(job.changed(now, **values), job.version)
         log.info("job updated", extra={"job_id": job.id, "fields": sorted(values)})
         return updated
@@ -265,7 +277,7 @@ class JobService:
             raise FailedPrecondition(f"job {job.id!r} has completed; update its schedule first")
         if job.status is JobStatus.PAUSED and job.pause_note == note:
             return job
-        now = self.clock()
+        now = self._now()
         paused = await self.store.replace_job(
             job.changed(now, status=JobStatus.PAUSED, pause_note=note), job.version
         )
@@ -278,7 +290,7 @@ class JobService:
             raise FailedPrecondition(f"job {job.id!r} has completed; update its schedule first")
         if job.status is JobStatus.ACTIVE:
             return job
-        now = self.clock()
+        now = self._now()
         resumed = await self.store.replace_job(
             job.changed(now, status=JobStatus.ACTIVE, pause_note=""), job.version
         )
@@ -303,7 +315,7 @@ class JobService:
         job = await self.store.get_job(job_id)
         if self.dispatcher is None:
             raise FailedPrecondition("no worker engine configured: ExecuteJobNow needs the engine")
-        now = self.clock()
+        now = self._now()
         execution_id = new_execution_id()
         execution = Execution(
             id=execution_id,
@@ -328,7 +340,7 @@ class JobService:
         task_id = await self.dispatcher.publish(execution, job)
         confirmed = await self.store.update_execution(
             execution.id,
-            {"enqueued": True, "task_id": task_id, "updated_at": self.clock()},
+            {"enqueued": True, "task_id": task_id, "updated_at": self._now()},
         )
         return confirmed or execution
 
@@ -336,7 +348,7 @@ class JobService:
         job = await self.get_job(job_id)
         count = self._preview_count(next_runs, "next_runs")
         upcoming = (
-            next_fire_times(job.schedule, max(self.clock(), job.next_run_at), count - 1)
+            next_fire_times(job.schedule, max(self._now(), job.next_run_at), count - 1)
             if job.next_run_at is not None
             else []
         )
@@ -387,10 +399,15 @@ class JobService:
     ) -> SchedulePreview:
         if spec is None:
             raise InvalidArgument("schedule_config", "is required")
-        now = self.clock()
+        now = self._now()
         normal = self._schedule(spec, now)
         n = self._preview_count(count, "count")
-        return SchedulePreview(next_fire_times(normal, after or now, n), describe_schedule(normal), normal)
+        return SchedulePreview(
+            next_fire_times(normal, after or now, n), describe_schedule(normal), normal
+        )
+
+    def _now(self) -> datetime:
+        return _to_ms(self.clock())
 
     # Validation helpers.
     def _schedule(self, spec: ScheduleSpec, now: datetime) -> ScheduleSpec:

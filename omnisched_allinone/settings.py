@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -67,7 +68,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(4, validation_alias="OMNISCHED_WORKER_CONCURRENCY")
     worker_pool: str = Field("", validation_alias="OMNISCHED_WORKER_POOL")
     task_time_limit_s: int = Field(30 * 60, validation_alias="OMNISCHED_TASK_TIME_LIMIT_S")
-    task_soft_time_limit_s: int = Field(25 * 60, validation_alias="OMNISCHED_TASK_SOFT_TIME_LIMIT_S")
+    task_soft_time_limit_s: int = Field(
+        25 * 60, validation_alias="OMNISCHED_TASK_SOFT_TIME_LIMIT_S"
+    )
     result_expires_s: int = Field(24 * 3600, validation_alias="OMNISCHED_RESULT_EXPIRES_S")
     max_redeliveries: int = Field(3, validation_alias="OMNISCHED_MAX_REDELIVERIES")
     publish_timeout_s: float = Field(5.0, validation_alias="OMNISCHED_PUBLISH_TIMEOUT_S")
@@ -80,7 +83,9 @@ class Settings(BaseSettings):
     # Retention and run defaults.
     execution_retention_days: int = Field(30, validation_alias="OMNISCHED_EXECUTION_RETENTION_DAYS")
     default_max_retries: int = Field(3, validation_alias="OMNISCHED_DEFAULT_MAX_RETRIES")
-    default_retry_backoff_s: float = Field(5.0, validation_alias="OMNISCHED_DEFAULT_RETRY_BACKOFF_S")
+    default_retry_backoff_s: float = Field(
+        5.0, validation_alias="OMNISCHED_DEFAULT_RETRY_BACKOFF_S"
+    )
     default_retry_backoff_max_s: float = Field(
         300.0, validation_alias="OMNISCHED_DEFAULT_RETRY_BACKOFF_MAX_S"
     )

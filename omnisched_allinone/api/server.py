@@ -83,7 +83,9 @@ def create_server(
     pb_grpc.add_SchedulerServiceServicer_to_server(
         SchedulerServicer(service, max_watch_streams=max_watch_streams), server
     )
-    health_servicer = health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+    health_servicer = (
+        health.aio.HealthServicer() if hasattr(health, "aio") else health.HealthServicer()
+    )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if reflection_enabled:
         reflection.enable_server_reflection(

@@ -26,7 +26,9 @@ Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 async def _abort(context: grpc.aio.ServicerContext, error: OmnischedError) -> None:
     metadata: tuple[tuple[str, str], ...] = ()
     if isinstance(error, InvalidArgument):
-        metadata = (("omnisched-field", error.field),)
+        # Metadata values must be printable ASCII; a field path may carry a client's key.
+        field = "".join(c if c.isascii() and c.isprintable() else "?" for c in error.field)
+        metadata = (("omnisched-field", field[:200]),)
     await context.abort(grpc_code(error), error.message, metadata)
 
 
@@ -38,6 +40,7 @@ def _unary(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
         except OmnischedError as error:
             await _abort(context, error)
             raise  # unreachable: abort raises
+
     return wrapper
 
 

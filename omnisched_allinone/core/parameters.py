@@ -43,7 +43,9 @@ def _normalise(value: Any, path: str, depth: int, max_depth: int) -> Any:
             out[key] = _normalise(item, f"{path}.{key}", depth + 1, max_depth)
         return out
     if isinstance(value, list | tuple):
-        return [_normalise(item, f"{path}[{i}]", depth + 1, max_depth) for i, item in enumerate(value)]
+        return [
+            _normalise(item, f"{path}[{i}]", depth + 1, max_depth) for i, item in enumerate(value)
+        ]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):

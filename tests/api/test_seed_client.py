@@ -9,7 +9,7 @@ import pytest
 
 from tests.api.server_thread import ServerThread
 
-SEED_EXAMPLE = '''
+SEED_EXAMPLE = """
 import grpc
 from omnisched_allinone.proto import scheduler_service_pb2_grpc, scheduler_service_pb2
 
@@ -47,7 +47,7 @@ response = stub.ExecuteJobNow(
 status = stub.GetJobStatus(
     scheduler_service_pb2.GetJobStatusRequest(job_id="job-123")
 )
-'''
+"""
 
 
 def _port_free(port: int) -> bool:
