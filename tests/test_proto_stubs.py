@@ -17,10 +17,12 @@ GENERATED = (
 
 def test_committed_stubs_match_the_proto(tmp_path):
     protoc = pytest.importorskip("grpc_tools.protoc")
+    well_known = Path(protoc.__file__).parent / "_proto"
     code = protoc.main(
         [
             "protoc",
             f"-I{ROOT / 'proto'}",
+            f"-I{well_known}",
             f"--python_out={tmp_path}",
             f"--pyi_out={tmp_path}",
             f"--grpc_python_out={tmp_path}",
