@@ -7,6 +7,7 @@ store rather than by a lock that might expire.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections.abc import Mapping
@@ -89,9 +90,16 @@ class Execution:
     updated_at: datetime | None = None
 
 
+_sequence = itertools.count()
+
+
 def new_execution_id() -> str:
-    """Time-ordered ids (`exe-<ms hex><random hex>`): sorting by id is sorting by creation."""
-    return f"exe-{int(time.time() * 1000):012x}{os.urandom(5).hex()}"
+    """Time-ordered ids (`exe-<ms><seq><random>`): sorting by id is sorting by creation.
+
+    The per-process sequence orders ids made in the same millisecond by one process.
+    """
+    seq = next(_sequence) % 0x10000
+    return f"exe-{int(time.time() * 1000):012x}{seq:04x}{os.urandom(3).hex()}"
 
 
 def scheduled_run_key(job_id: str, fire_time: datetime) -> str:

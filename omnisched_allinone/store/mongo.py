@@ -59,12 +59,15 @@ class _Guard:
     async def __aenter__(self) -> None:
         return None
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
-        if exc is not None and isinstance(exc, PyMongoError) and not isinstance(
-            exc, DuplicateKeyError
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        # Returns None, not bool: it never swallows an error, and mypy then knows a `return`
+        # inside `async with _guard:` always returns.
+        if (
+            exc is not None
+            and isinstance(exc, PyMongoError)
+            and not isinstance(exc, DuplicateKeyError)
         ):
             raise Unavailable(f"store unavailable: {type(exc).__name__}") from exc
-        return False
 
 
 _guard = _Guard()
@@ -72,7 +75,7 @@ _guard = _Guard()
 
 # Jobs <-> documents.
 def job_to_doc(job: Job) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "_id": job.id,
         "name": job.name,
         "description": job.description,
@@ -98,10 +101,15 @@ def job_to_doc(job: Job) -> dict[str, Any]:
         "created_at": _ms(job.created_at),
         "updated_at": _ms(job.updated_at),
         "version": job.version,
-        "next_run_at": _ms(job.next_run_at),
+        # Only an active job is in the next_run_at index, so the due query needs no status test.
+        "next_run_at": _ms(job.next_run_at) if job.status == JobStatus.ACTIVE else None,
         "last_run_at": _ms(job.last_run_at),
         "counters": {f.name: getattr(job.counters, f.name) for f in fields(JobCounters)},
     }
+    if doc["last_run_at"] is None:
+        # Absent, not null: mongomock's `$max` cannot compare null with a date (TypeError).
+        del doc["last_run_at"]
+    return doc
 
 
 def doc_to_job(doc: Mapping[str, Any]) -> Job:
@@ -158,9 +166,7 @@ def _execution_value(key: str, value: Any) -> tuple[str, Any]:
 
 
 def execution_to_doc(execution: Execution) -> dict[str, Any]:
-    doc = dict(
-        _execution_value(f.name, getattr(execution, f.name)) for f in fields(Execution)
-    )
+    doc = dict(_execution_value(f.name, getattr(execution, f.name)) for f in fields(Execution))
     doc["_id"] = doc.pop("id")
     return doc
 
@@ -276,7 +282,7 @@ class MongoStore:
     async def replace_job(self, job: Job, expected_version: int) -> Job:
         doc = job_to_doc(job)
         for maintained_elsewhere in ("_id", "counters", "last_run_at", "created_at"):
-            doc.pop(maintained_elsewhere)
+            doc.pop(maintained_elsewhere, None)
         try:
             async with _guard:
                 updated = await self._jobs.find_one_and_update(
@@ -339,6 +345,8 @@ class MongoStore:
         values = {k: (_ms(v) if isinstance(v, datetime) else v) for k, v in changes.items()}
         if "status" in values:
             values["status"] = str(values["status"])
+            if values["status"] != JobStatus.ACTIVE:
+                values["next_run_at"] = None  # see job_to_doc: inactive jobs are never due
         async with _guard:
             result = await self._jobs.update_one(
                 {
