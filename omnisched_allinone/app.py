@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from omnisched_allinone import runtime
 from omnisched_allinone.builtins import load_builtin_drafts, seed_builtin_jobs
 from omnisched_allinone.core.errors import Unavailable
+from omnisched_allinone.core.jobs import QUEUES
 from omnisched_allinone.feed import ExecutionFeed
 from omnisched_allinone.service import Dispatcher, JobService, ServiceLimits
 from omnisched_allinone.settings import Settings, mask_secrets
@@ -32,7 +35,7 @@ class Part(StrEnum):
     BEAT = "beat"
 
 
-BUILT_PARTS: frozenset[Part] = frozenset({Part.GRPC})
+BUILT_PARTS: frozenset[Part] = frozenset({Part.GRPC, Part.WORKER})
 # Every part this version can run, in start-up order.
 DEFAULT_PARTS: tuple[Part, ...] = tuple(p for p in Part if p in BUILT_PARTS)
 
@@ -149,15 +152,29 @@ async def _until_stopped(work: Coroutine[Any, Any, None], stop: asyncio.Event) -
     return False
 
 
+@dataclass(frozen=True)
+class LaunchOptions:
+    parts: tuple[Part, ...] = DEFAULT_PARTS
+    dev: bool = False
+    task_modules: tuple[str, ...] = ()
+    concurrency: int | None = None
+    queues: tuple[str, ...] = QUEUES
+
+
 async def run_parts(
     settings: Settings,
-    parts: tuple[Part, ...],
+    options: LaunchOptions,
     *,
-    dev: bool = False,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[Services, int | None], None] | None = None,
 ) -> int:
-    """Run `parts` until `stop` is set (or SIGTERM/SIGINT); returns the exit code."""
+    """Run the parts until `stop` is set (or SIGTERM/SIGINT); returns the exit code.
+
+    Start-up order: API bound but NOT_SERVING, store ready (indexes, built-ins), worker, beat,
+    then SERVING. Shutdown runs the other way: no new RPCs, no new dispatches, running tasks
+    finish (warm shutdown), connections close.
+    """
+    parts = options.parts
     missing = [p for p in parts if p not in BUILT_PARTS]
     if missing:
         raise PartNotAvailable(
@@ -165,6 +182,9 @@ async def run_parts(
             f"available: {', '.join(sorted(BUILT_PARTS))}"
         )
     from omnisched_allinone.api.server import create_server
+    from omnisched_allinone.celery_app import celery_app, configure_celery_app
+    from omnisched_allinone.context import WorkerContext, install_context, make_targets
+    from omnisched_allinone.dispatch import CeleryDispatcher
 
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -172,8 +192,24 @@ async def run_parts(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
 
-    services = build_services(settings)
+    configure_celery_app(celery_app, settings, options.task_modules)
+    dispatcher = CeleryDispatcher(celery_app, settings)
+    services = build_services(settings, dispatcher)
+    services.service.task_exists = lambda name: name in celery_app.tasks
+    runtime.install_bridge(runtime.LoopBridge(loop))
+    context = WorkerContext(
+        settings=settings,
+        store=services.store,
+        service=services.service,
+        targets=make_targets(settings),
+        dispatcher=dispatcher,
+        pid=os.getpid(),
+    )
+    install_context(context)
+
     api = None
+    worker = None
+    beat = None
     if Part.GRPC in parts:
         api = create_server(
             services.service,
@@ -188,9 +224,23 @@ async def run_parts(
     try:
         if not await _until_stopped(prepare_store(services), stop):
             return 0
+        if Part.WORKER in parts:
+            from omnisched_allinone.worker import start_worker_thread
+
+            worker = await asyncio.to_thread(
+                start_worker_thread,
+                celery_app,
+                queues=options.queues,
+                concurrency=options.concurrency or settings.worker_concurrency,
+                loglevel=settings.log_level,
+            )
+        if Part.BEAT in parts:
+            from omnisched_allinone.beat import start_beat_thread
+
+            beat = await asyncio.to_thread(start_beat_thread, celery_app)
         if api is not None:
             services.background.append(asyncio.create_task(api.watch_store(services.service)))
-        print(banner(settings, parts, api.port if api else None, dev), flush=True)
+        print(banner(settings, parts, api.port if api else None, options.dev), flush=True)
         if on_ready is not None:
             on_ready(services, api.port if api else None)
         await stop.wait()
@@ -198,10 +248,18 @@ async def run_parts(
     finally:
         if api is not None:
             await api.stop(settings.shutdown_grace_s)
+        if beat is not None:
+            await asyncio.to_thread(beat.stop)
+        if worker is not None:
+            # In a thread: running tasks still need this loop to finish.
+            await asyncio.to_thread(worker.stop, settings.shutdown_grace_s)
         for task in services.background:
             task.cancel()
         await asyncio.gather(*services.background, return_exceptions=True)
+        await context.close()
         await services.store.close()
+        install_context(None)
+        runtime.install_bridge(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(sig)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import contextvars
 import inspect
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 from celery import Celery, Task
@@ -61,9 +63,18 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         Queue(name, Exchange(name, type="direct", durable=True), routing_key=name, durable=True)
         for name in QUEUES
     ]
-    amqp = settings.celery_broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
+    broker = settings.celery_broker_url
+    amqp = broker.startswith(("amqp://", "amqps://", "pyamqp://"))
+    memory = broker.startswith("memory://")
+    if broker == "memory://":
+        broker = "memory://localhost//"  # kombu warns about a missing host otherwise
+    transport_options: dict[str, Any] = {}
+    if amqp:
+        transport_options = {"confirm_publish": True}
+    elif memory:
+        transport_options = {"polling_interval": 0.05}  # the in-process queue is polled
     return {
-        "broker_url": settings.celery_broker_url,
+        "broker_url": broker,
         "result_backend": settings.celery_result_backend,
         "result_expires": settings.result_expires_s,
         "result_extended": True,
@@ -95,7 +106,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"confirm_publish": True} if amqp else {},
+        "broker_transport_options": transport_options,
         "broker_pool_limit": 10,
         "timezone": "UTC",
         "enable_utc": True,
@@ -104,22 +115,39 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 
 def create_celery_app(settings: Settings) -> Celery:
-    app = Celery("omnisched", task_cls=AsyncTask)
+    app = Celery("omnisched", include=TASK_MODULES)
     app.conf.update(celery_config(settings))
     app.conf.beat_schedule = {}
-    app.autodiscover_tasks(lambda: TASK_MODULES, related_name=None, force=True)
     return app
 
 
-def configure_celery_app(app: Celery, settings: Settings) -> None:
-    """Point the app at the services of `settings` (the launcher's --dev, say)."""
+def configure_celery_app(
+    app: Celery, settings: Settings, extra_modules: Sequence[str] = ()
+) -> None:
+    """Point the app at the services of `settings` (the launcher's --dev, say).
+
+    Must run before the app first connects: Celery builds its connection pools and result
+    backend lazily from the configuration it has then.
+    """
     app.conf.update(celery_config(settings))
-    # The broker connection pools were made from the old URL: drop them.
-    app._pool = None  # noqa: SLF001 - Celery keeps no public way to reset it
-    if "amqp" in app.__dict__:
-        app.amqp._producer_pool = None  # noqa: SLF001
-    if "backend" in app.__dict__:
-        del app.__dict__["backend"]
+    _forget_connections(app)
+    for module in extra_modules:
+        if module not in app.conf.include:
+            app.conf.include = [*app.conf.include, module]
+    app.loader.import_default_modules()
+
+
+def _forget_connections(app: Celery) -> None:
+    """Drop pools and the result backend made from an earlier configuration.
+
+    Celery builds them lazily and keeps them; after a reconfiguration (tests, the launcher's
+    --dev) they would still talk to the old broker. Celery's own after-fork reset does the same.
+    """
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._after_fork()
+    app._backend_cache = None
+    app._local = threading.local()
 
 
 celery_app: Celery = create_celery_app(Settings())

@@ -8,7 +8,15 @@ import sys
 import click
 
 from omnisched_allinone import __version__
-from omnisched_allinone.app import DEFAULT_PARTS, PartNotAvailable, parse_parts, run_parts
+from omnisched_allinone.app import (
+    DEFAULT_PARTS,
+    LaunchOptions,
+    Part,
+    PartNotAvailable,
+    parse_parts,
+    run_parts,
+)
+from omnisched_allinone.core.jobs import QUEUES
 from omnisched_allinone.logs import configure_logging
 from omnisched_allinone.settings import Settings
 
@@ -42,7 +50,37 @@ def main() -> None:
 )
 @click.option("--grpc-port", type=int, default=None, help="Overrides GRPC_PORT (default 50054).")
 @click.option("--host", default=None, help="Address to bind the API to (OMNISCHED_GRPC_HOST).")
-def run(parts: str, dev: bool, grpc_port: int | None, host: str | None) -> None:
+@click.option(
+    "--tasks",
+    "task_modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import a module of your own Celery tasks (repeatable), e.g. --tasks myapp.tasks.",
+)
+@click.option("--concurrency", type=int, default=None, help="Worker threads/processes (default 4).")
+@click.option(
+    "--pool",
+    type=click.Choice(["threads", "prefork", "solo"]),
+    default=None,
+    help="Worker pool. The all-in-one always uses threads; a worker run alone defaults to "
+    "prefork (threads when the store is in memory, which forked children cannot share).",
+)
+@click.option(
+    "--queues",
+    default=",".join(QUEUES),
+    show_default=True,
+    help="Queues a worker consumes (comma-separated).",
+)
+def run(
+    parts: str,
+    dev: bool,
+    grpc_port: int | None,
+    host: str | None,
+    task_modules: tuple[str, ...],
+    concurrency: int | None,
+    pool: str | None,
+    queues: str,
+) -> None:
     """Run the named parts of the service in this process until SIGTERM or Ctrl-C.
 
     Without --dev the parts use the servers named by MONGODB_URL, CELERY_BROKER_URL and
@@ -63,8 +101,40 @@ def run(parts: str, dev: bool, grpc_port: int | None, host: str | None) -> None:
         chosen = parse_parts(parts)
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--parts") from None
+    queue_list = tuple(q.strip() for q in queues.split(",") if q.strip())
+    unknown = [q for q in queue_list if q not in QUEUES]
+    if unknown or not queue_list:
+        raise click.BadParameter(
+            f"unknown queue(s) {unknown}; known: {', '.join(QUEUES)}", param_hint="--queues"
+        )
+    chosen_pool = (
+        pool
+        or settings.worker_pool
+        or ("prefork" if chosen == (Part.WORKER,) and not settings.uses_memory_store else "threads")
+    )
+    if chosen == (Part.WORKER,) and chosen_pool != "threads":
+        if settings.uses_memory_store or settings.uses_memory_broker:
+            raise click.BadParameter(
+                "an in-memory store or broker lives in one process: use --pool threads",
+                param_hint="--pool",
+            )
+        _run_worker_alone(settings, task_modules, chosen_pool, concurrency, queue_list)
+        return
+    if chosen_pool != "threads":
+        raise click.BadParameter(
+            "the all-in-one process runs its worker with the threads pool; run "
+            "`omnisched run --parts worker --pool prefork` separately for prefork",
+            param_hint="--pool",
+        )
+    options = LaunchOptions(
+        parts=chosen,
+        dev=dev,
+        task_modules=task_modules,
+        concurrency=concurrency,
+        queues=queue_list,
+    )
     try:
-        code = asyncio.run(run_parts(settings, chosen, dev=dev))
+        code = asyncio.run(run_parts(settings, options))
     except PartNotAvailable as error:
         click.echo(f"omnisched: {error}", err=True)
         sys.exit(EXIT_USAGE)
@@ -72,3 +142,29 @@ def run(parts: str, dev: bool, grpc_port: int | None, host: str | None) -> None:
         click.echo(f"omnisched: {error}", err=True)
         sys.exit(EXIT_UNAVAILABLE)
     sys.exit(code)
+
+
+def _run_worker_alone(
+    settings: Settings,
+    task_modules: tuple[str, ...],
+    pool: str,
+    concurrency: int | None,
+    queues: tuple[str, ...],
+) -> None:
+    """A worker in the foreground: Celery owns the main thread, its signals and its children."""
+    from omnisched_allinone.celery_app import celery_app, configure_celery_app
+    from omnisched_allinone.worker import run_worker_foreground
+
+    configure_celery_app(celery_app, settings, task_modules)
+    run_worker_foreground(
+        celery_app,
+        pool=pool,
+        concurrency=concurrency or settings.worker_concurrency,
+        queues=queues,
+        loglevel=settings.log_level,
+    )
+
+
+from omnisched_allinone.jobs_cli import jobs  # noqa: E402
+
+main.add_command(jobs)

@@ -21,6 +21,7 @@ from omnisched_allinone.core.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    Unavailable,
 )
 from omnisched_allinone.core.executions import (
     ACTIVE_STATUSES,
@@ -64,6 +65,8 @@ from omnisched_allinone.targets import validate_method_name, validate_target_nam
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_SIZE = 50
+NOT_ENQUEUED_REASON = "not enqueued: the broker did not confirm the publish"
+NOT_ENQUEUED = frozenset({ExecutionStatus.PENDING, ExecutionStatus.REVOKED})
 MAX_PAGE_SIZE = 500
 MAX_PREVIEW = 100
 
@@ -334,10 +337,34 @@ class JobService:
             existing = await self.store.find_execution_by_run_key(execution.run_key)
             if existing is None:  # deleted by retention between the two calls
                 raise FailedPrecondition("request_id was used by a run that no longer exists")
-            if existing.enqueued or existing.status is not ExecutionStatus.PENDING:
+            if existing.enqueued or existing.status not in NOT_ENQUEUED:
                 return existing
-            execution = existing  # the first attempt's publish failed: publish it now
-        task_id = await self.dispatcher.publish(execution, job)
+            # The first attempt's publish failed: this retry of the same request publishes it.
+            reopened = await self.store.update_execution(
+                existing.id,
+                {"status": ExecutionStatus.PENDING, "reason": "", "finished_at": None},
+                only_if_status_in=NOT_ENQUEUED,
+            )
+            if reopened is None:
+                return await self.store.get_execution(existing.id)
+            execution = reopened
+        try:
+            task_id = await self.dispatcher.publish(execution, job)
+        except Unavailable:
+            # Answered UNAVAILABLE: the run must not happen later behind the client's back
+            # (nor count as active for the overlap policy). A retry with the same request_id
+            # reopens it.
+            await self.store.update_execution(
+                execution.id,
+                {
+                    "status": ExecutionStatus.REVOKED,
+                    "reason": NOT_ENQUEUED_REASON,
+                    "finished_at": self._now(),
+                    "updated_at": self._now(),
+                },
+                only_if_status_in=frozenset({ExecutionStatus.PENDING}),
+            )
+            raise
         confirmed = await self.store.update_execution(
             execution.id,
             {"enqueued": True, "task_id": task_id, "updated_at": self._now()},

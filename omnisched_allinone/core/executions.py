@@ -78,6 +78,7 @@ class Execution:
     parameters: Mapping[str, Any] = field(default_factory=dict)
     request_id: str = ""
     attempts: int = 0
+    deliveries: int = 0
     task_id: str = ""
     worker: str = ""
     enqueued: bool = False

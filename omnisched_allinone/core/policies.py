@@ -64,6 +64,9 @@ def merge_policies(
                 f"{field_prefix}.overlap", f"must be one of {', '.join(OverlapPolicy)}"
             ) from None
     merged = replace(base, **{k: v for k, v in values.items() if v is not None})
+    if "soft_time_limit_s" not in values and merged.soft_time_limit_s > merged.time_limit_s:
+        # A client that lowers only the hard limit means "this job is short": follow it.
+        merged = replace(merged, soft_time_limit_s=merged.time_limit_s)
     validate_policies(merged, field_prefix)
     return merged
 

@@ -187,6 +187,7 @@ def doc_to_execution(doc: Mapping[str, Any]) -> Execution:
         parameters=json.loads(doc.get("parameters_json") or "{}"),
         request_id=doc.get("request_id", ""),
         attempts=int(doc.get("attempts", 0)),
+        deliveries=int(doc.get("deliveries", 0)),
         task_id=doc.get("task_id", ""),
         worker=doc.get("worker", ""),
         enqueued=bool(doc.get("enqueued")),

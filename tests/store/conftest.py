@@ -66,8 +66,20 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[MongoStore]:
 @pytest.fixture
 async def mongodb_store() -> AsyncIterator[MongoStore]:
     """A started, empty store on the real MongoDB only (for query-plan checks)."""
-    async for fresh in _fresh_store(mongodb_url()):
+    url = mongodb_url()
+    if not await _has_query_planner(url):
+        pytest.skip("query plans need a real MongoDB, not the mongomock wire test server")
+    async for fresh in _fresh_store(url):
         yield fresh
+
+
+async def _has_query_planner(url: str) -> bool:
+    """False on tests/support/mongo_wire.py (mongomock over the wire), which cannot `explain`."""
+    probe = open_store(url, "admin", timeout_ms=5000)
+    try:
+        return not (await probe.database.command("buildInfo")).get("omnisched_wire")
+    finally:
+        await probe.close()
 
 
 @pytest.fixture

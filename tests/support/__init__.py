@@ -1,0 +1,1 @@
+"""Test support code: helpers and fixtures shared by several test packages."""
