@@ -35,7 +35,7 @@ class Part(StrEnum):
     BEAT = "beat"
 
 
-BUILT_PARTS: frozenset[Part] = frozenset({Part.GRPC, Part.WORKER})
+BUILT_PARTS: frozenset[Part] = frozenset(Part)
 # Every part this version can run, in start-up order.
 DEFAULT_PARTS: tuple[Part, ...] = tuple(p for p in Part if p in BUILT_PARTS)
 
@@ -111,10 +111,21 @@ async def prepare_store(services: Services) -> None:
         await seed_builtin_jobs(services.service, drafts)
 
 
-def banner(settings: Settings, parts: Iterable[Part], grpc_port: int | None, dev: bool) -> str:
+def banner(
+    settings: Settings,
+    parts: Iterable[Part],
+    grpc_port: int | None,
+    dev: bool,
+    http_port: int | None = None,
+) -> str:
     lines = [f"omnisched running parts: {', '.join(p.value for p in parts)}"]
     if grpc_port is not None:
         lines.append(f"  gRPC API      {settings.grpc_host}:{grpc_port} (health, reflection)")
+    if http_port is not None:
+        lines.append(
+            f"  HTTP API      http://{settings.grpc_host}:{http_port} "
+            "(OpenAPI /openapi.json, docs /docs)"
+        )
     lines += [
         f"  MongoDB       {settings.mongodb_url} (database {settings.mongodb_database})",
         f"  broker        {settings.celery_broker_url}",
@@ -159,6 +170,7 @@ class LaunchOptions:
     task_modules: tuple[str, ...] = ()
     concurrency: int | None = None
     queues: tuple[str, ...] = QUEUES
+    worker_hostname: str | None = None
 
 
 async def run_parts(
@@ -221,6 +233,13 @@ async def run_parts(
         )
         await api.set_serving(False)
         await api.server.start()
+    http = None
+    http_port: int | None = None
+    if Part.HTTP in parts:
+        from omnisched_allinone.http import HttpServer, create_http_app
+
+        http = HttpServer(create_http_app(services.service, settings=settings))
+        http_port = await http.start(settings.grpc_host, settings.http_port)
     try:
         if not await _until_stopped(prepare_store(services), stop):
             return 0
@@ -233,14 +252,17 @@ async def run_parts(
                 queues=options.queues,
                 concurrency=options.concurrency or settings.worker_concurrency,
                 loglevel=settings.log_level,
+                hostname=options.worker_hostname,
             )
         if Part.BEAT in parts:
             from omnisched_allinone.beat import start_beat_thread
 
-            beat = await asyncio.to_thread(start_beat_thread, celery_app)
+            beat = start_beat_thread(celery_app)
         if api is not None:
             services.background.append(asyncio.create_task(api.watch_store(services.service)))
-        print(banner(settings, parts, api.port if api else None, options.dev), flush=True)
+        print(
+            banner(settings, parts, api.port if api else None, options.dev, http_port), flush=True
+        )
         if on_ready is not None:
             on_ready(services, api.port if api else None)
         await stop.wait()
@@ -248,8 +270,10 @@ async def run_parts(
     finally:
         if api is not None:
             await api.stop(settings.shutdown_grace_s)
+        if http is not None:
+            await http.stop(settings.shutdown_grace_s)
         if beat is not None:
-            await asyncio.to_thread(beat.stop)
+            await beat.stop_async()
         if worker is not None:
             # In a thread: running tasks still need this loop to finish.
             await asyncio.to_thread(worker.stop, settings.shutdown_grace_s)

@@ -143,9 +143,7 @@ def _forget_connections(app: Celery) -> None:
     Celery builds them lazily and keeps them; after a reconfiguration (tests, the launcher's
     --dev) they would still talk to the old broker. Celery's own after-fork reset does the same.
     """
-    if app._pool is not None:
-        app._pool.force_close_all()
-    app._after_fork()
+    app._after_fork()  # kombu's pool registry keeps the pools themselves, keyed by URL
     app._backend_cache = None
     app._local = threading.local()
 

@@ -66,6 +66,11 @@ def main() -> None:
     "prefork (threads when the store is in memory, which forked children cannot share).",
 )
 @click.option(
+    "--hostname",
+    default=None,
+    help="Worker node name (default omnisched@<host>); unique per worker on one machine.",
+)
+@click.option(
     "--queues",
     default=",".join(QUEUES),
     show_default=True,
@@ -79,6 +84,7 @@ def run(
     task_modules: tuple[str, ...],
     concurrency: int | None,
     pool: str | None,
+    hostname: str | None,
     queues: str,
 ) -> None:
     """Run the named parts of the service in this process until SIGTERM or Ctrl-C.
@@ -118,7 +124,7 @@ def run(
                 "an in-memory store or broker lives in one process: use --pool threads",
                 param_hint="--pool",
             )
-        _run_worker_alone(settings, task_modules, chosen_pool, concurrency, queue_list)
+        _run_worker_alone(settings, task_modules, chosen_pool, concurrency, queue_list, hostname)
         return
     if chosen_pool != "threads":
         raise click.BadParameter(
@@ -132,6 +138,7 @@ def run(
         task_modules=task_modules,
         concurrency=concurrency,
         queues=queue_list,
+        worker_hostname=hostname,
     )
     try:
         code = asyncio.run(run_parts(settings, options))
@@ -150,6 +157,7 @@ def _run_worker_alone(
     pool: str,
     concurrency: int | None,
     queues: tuple[str, ...],
+    hostname: str | None,
 ) -> None:
     """A worker in the foreground: Celery owns the main thread, its signals and its children."""
     from omnisched_allinone.celery_app import celery_app, configure_celery_app
@@ -162,6 +170,7 @@ def _run_worker_alone(
         concurrency=concurrency or settings.worker_concurrency,
         queues=queues,
         loglevel=settings.log_level,
+        hostname=hostname,
     )
 
 
