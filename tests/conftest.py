@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+pytest_plugins = ["tests.support.fixtures"]
+
 REQUIRE_SERVICES = os.environ.get("OMNISCHED_REQUIRE_SERVICES") == "1"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -54,7 +55,7 @@ def test_an_interval_job_runs_repeatedly_stops_when_paused_and_runs_again_when_r
         assert all(r.trigger == "SCHEDULED" for r in executions)
         fire_times = sorted(r.scheduled_for.ToDatetime() for r in executions)
         assert len(set(fire_times)) == len(fire_times)  # once per fire time
-        assert all((b - a).total_seconds() == 2 for a, b in zip(fire_times, fire_times[1:]))
+        assert all((b - a).total_seconds() == 2 for a, b in itertools.pairwise(fire_times))
 
         stub.PauseJob(pb.PauseJobRequest(job_id=job.id))
         paused_at = time.monotonic()
