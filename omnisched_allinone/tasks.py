@@ -154,3 +154,11 @@ async def cleanup_old_execution_records(
 ) -> dict[str, Any]:
     """Delete execution records older than the retention (default from settings: 30 days)."""
     return await cleanup(await get_context(), retention_days)
+
+
+@celery_app.task(bind=True, base=AsyncTask, name="call_target_service")
+async def call_target_service(
+    self: Task, target_service: str, target_method: str, **parameters: Any
+) -> dict[str, Any]:
+    """Call any method of a registered target service (the generic GRPC/MANUAL job task)."""
+    return await _direct_target_call(self, (target_service, target_method), parameters)
