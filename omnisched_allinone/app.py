@@ -22,7 +22,7 @@ from omnisched_allinone.core.errors import Unavailable
 from omnisched_allinone.core.jobs import QUEUES
 from omnisched_allinone.feed import ExecutionFeed
 from omnisched_allinone.service import Dispatcher, JobService, ServiceLimits
-from omnisched_allinone.settings import Settings, mask_secrets
+from omnisched_allinone.settings import Settings, add_masked_values, mask_secrets
 from omnisched_allinone.store.mongo import MongoStore, open_store
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ DEFAULT_PARTS: tuple[Part, ...] = tuple(p for p in Part if p in BUILT_PARTS)
 
 class PartNotAvailable(Exception):
     """A part named at launch that this version cannot run yet."""
+
+
+class InsecureLaunch(Exception):
+    """The API would listen beyond loopback with no authentication (and no --insecure)."""
 
 
 def parse_parts(text: str) -> tuple[Part, ...]:
@@ -101,6 +105,29 @@ async def wait_for_store(store: MongoStore, *, max_backoff_s: float = 10.0) -> N
             log.warning("waiting for MongoDB (%s); retrying in %.1fs", error.message, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, max_backoff_s)
+
+
+async def wait_for_broker(app: Any, settings: Settings, *, max_backoff_s: float = 10.0) -> None:
+    """Retry with backoff until the broker (RabbitMQ) and the result backend (Redis) answer,
+    saying which one it waits for; in-memory ones answer at once."""
+    from omnisched_allinone.health import check_broker, check_results
+
+    delay = 0.5
+    while True:
+        broker, results = await asyncio.gather(
+            check_broker(app, settings), check_results(settings)
+        )
+        down = [
+            (name, check)
+            for name, check in (("RabbitMQ", broker), ("Redis", results))
+            if check["status"] != "up"
+        ]
+        if not down:
+            return
+        for name, check in down:
+            log.warning("waiting for %s (%s); retrying in %.1fs", name, check.get("error"), delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_backoff_s)
 
 
 async def prepare_store(services: Services) -> None:
@@ -171,6 +198,7 @@ class LaunchOptions:
     concurrency: int | None = None
     queues: tuple[str, ...] = QUEUES
     worker_hostname: str | None = None
+    insecure: bool = False  # serve the API beyond loopback without tokens or mTLS, on purpose
 
 
 async def run_parts(
@@ -193,11 +221,24 @@ async def run_parts(
             f"part(s) {', '.join(missing)} are not available in this version yet; "
             f"available: {', '.join(sorted(BUILT_PARTS))}"
         )
+    from omnisched_allinone.api.security import (
+        TlsConfig,
+        TokenTable,
+        http_authorizer,
+        unauthenticated_exposure,
+    )
     from omnisched_allinone.api.server import create_server
     from omnisched_allinone.celery_app import celery_app, configure_celery_app
     from omnisched_allinone.context import WorkerContext, install_context, make_targets
     from omnisched_allinone.dispatch import CeleryDispatcher
 
+    tokens = TokenTable.parse(settings.api_tokens.get_secret_value())
+    add_masked_values(settings.api_tokens.get_secret_value().split(","))
+    tls = TlsConfig.from_paths(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+    if Part.GRPC in parts or Part.HTTP in parts:
+        exposure = unauthenticated_exposure(settings.grpc_host, tokens, tls, options.insecure)
+        if exposure is not None:
+            raise InsecureLaunch(exposure)
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -219,6 +260,11 @@ async def run_parts(
     )
     install_context(context)
 
+    metrics_server = None
+    if settings.metrics_port:
+        from omnisched_allinone import metrics
+
+        metrics_server = metrics.serve(settings.grpc_host, settings.metrics_port)
     api = None
     worker = None
     beat = None
@@ -230,6 +276,10 @@ async def run_parts(
             max_message_bytes=settings.max_message_bytes,
             max_concurrent_rpcs=settings.max_concurrent_rpcs,
             max_watch_streams=settings.max_watch_streams,
+            reflection_enabled=settings.reflection,
+            tokens=tokens,
+            tls=tls,
+            interceptors=_api_interceptors(metrics_server is not None),
         )
         await api.set_serving(False)
         await api.server.start()
@@ -238,11 +288,27 @@ async def run_parts(
     if Part.HTTP in parts:
         from omnisched_allinone.http import HttpServer, create_http_app
 
-        http = HttpServer(create_http_app(services.service, settings=settings))
+        http = HttpServer(
+            create_http_app(services.service, settings=settings, authorize=http_authorizer(tokens)),
+            ssl_options=tls.uvicorn_options() if tls is not None else None,
+        )
         http_port = await http.start(settings.grpc_host, settings.http_port)
     try:
         if not await _until_stopped(prepare_store(services), stop):
             return 0
+        if (Part.WORKER in parts or Part.BEAT in parts) and not await _until_stopped(
+            wait_for_broker(celery_app, settings), stop
+        ):
+            return 0
+        if metrics_server is not None:
+            from omnisched_allinone import metrics
+            from omnisched_allinone.core.jobs import JobStatus
+
+            services.background.append(
+                asyncio.create_task(
+                    metrics.refresh_jobs_gauge(services.store, [str(s) for s in JobStatus])
+                )
+            )
         if Part.WORKER in parts:
             from omnisched_allinone.worker import start_worker_thread
 
@@ -282,6 +348,8 @@ async def run_parts(
         await asyncio.gather(*services.background, return_exceptions=True)
         await context.close()
         await services.store.close()
+        if metrics_server is not None:
+            metrics_server.stop()
         install_context(None)
         runtime.install_bridge(None)
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -289,3 +357,11 @@ async def run_parts(
                 loop.remove_signal_handler(sig)
     log.info("stopped")
     return 0
+
+
+def _api_interceptors(with_metrics: bool) -> list[Any]:
+    if not with_metrics:
+        return []
+    from omnisched_allinone.api.metrics import ApiMetricsInterceptor
+
+    return [ApiMetricsInterceptor()]

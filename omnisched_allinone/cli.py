@@ -10,6 +10,7 @@ import click
 from omnisched_allinone import __version__
 from omnisched_allinone.app import (
     DEFAULT_PARTS,
+    InsecureLaunch,
     LaunchOptions,
     Part,
     PartNotAvailable,
@@ -23,6 +24,7 @@ from omnisched_allinone.settings import Settings
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_UNAVAILABLE = 3
+EXIT_INSECURE = 4  # the API would be open beyond loopback: set tokens/mTLS or pass --insecure
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,6 +78,12 @@ def main() -> None:
     show_default=True,
     help="Queues a worker consumes (comma-separated).",
 )
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Serve the API beyond loopback WITHOUT authentication (no OMNISCHED_API_TOKENS, no "
+    "mutual TLS). Without it such a launch is refused (exit code 4).",
+)
 def run(
     parts: str,
     dev: bool,
@@ -86,6 +94,7 @@ def run(
     pool: str | None,
     hostname: str | None,
     queues: str,
+    insecure: bool,
 ) -> None:
     """Run the named parts of the service in this process until SIGTERM or Ctrl-C.
 
@@ -103,6 +112,7 @@ def run(
         updates["grpc_host"] = host
     settings = settings.model_copy(update=updates)
     configure_logging(settings.log_level, settings.log_format == "json")
+    hostname = hostname or settings.worker_hostname or None
     try:
         chosen = parse_parts(parts)
     except ValueError as error:
@@ -139,9 +149,13 @@ def run(
         concurrency=concurrency,
         queues=queue_list,
         worker_hostname=hostname,
+        insecure=insecure,
     )
     try:
         code = asyncio.run(run_parts(settings, options))
+    except InsecureLaunch as error:
+        click.echo(f"omnisched: refusing to start: {error}", err=True)
+        sys.exit(EXIT_INSECURE)
     except PartNotAvailable as error:
         click.echo(f"omnisched: {error}", err=True)
         sys.exit(EXIT_USAGE)
@@ -164,6 +178,11 @@ def _run_worker_alone(
     from omnisched_allinone.worker import run_worker_foreground
 
     configure_celery_app(celery_app, settings, task_modules)
+    if settings.metrics_port:
+        from omnisched_allinone import metrics
+
+        # Runs in prefork children are not counted here (metrics.py says why).
+        metrics.serve(settings.grpc_host, settings.metrics_port)
     run_worker_foreground(
         celery_app,
         pool=pool,
@@ -175,5 +194,8 @@ def _run_worker_alone(
 
 
 from omnisched_allinone.jobs_cli import jobs  # noqa: E402
+from omnisched_allinone.ops_cli import check, flower, supervise, supervisorctl  # noqa: E402
 
 main.add_command(jobs)
+for _command in (check, flower, supervise, supervisorctl):
+    main.add_command(_command)

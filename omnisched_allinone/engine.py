@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from omnisched_allinone import metrics
 from omnisched_allinone.core.errors import NotFound
 from omnisched_allinone.core.executions import (
     RESULT_MAX_BYTES,
@@ -278,13 +279,14 @@ class JobRunner:
         error: ExecutionError | None,
     ) -> None:
         now = self._clock()
+        duration_s = time.monotonic() - began
         await self._store.update_execution(
             execution.id,
             {
                 "status": status,
                 "finished_at": now,
                 "updated_at": now,
-                "duration_s": round(time.monotonic() - began, 6),
+                "duration_s": round(duration_s, 6),
                 "result": result,
                 "error": error,
                 "reason": "",
@@ -296,9 +298,16 @@ class JobRunner:
             {"runs": 1, "successes": int(success), "failures": int(not success)},
             last_run_at=execution.started_at,
         )
+        metrics.run_finished(job.job_type, status, duration_s)
         log.info(
             "run finished",
-            extra={"job_id": job.id, "execution_id": execution.id, "status": str(status)},
+            extra={
+                "job_id": job.id,
+                "execution_id": execution.id,
+                "task_id": execution.task_id,
+                "status": str(status),
+                "duration_s": round(duration_s, 3),
+            },
         )
 
     async def _finish_revoked(self, execution: Execution, reason: str) -> RunOutcome:

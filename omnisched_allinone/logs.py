@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from typing import Any
 
-from omnisched_allinone.settings import mask_secrets
+from omnisched_allinone.settings import add_masked_values, mask_secrets
 
 _RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
@@ -39,7 +40,15 @@ class MaskingFormatter(logging.Formatter):
         return mask_secrets(text)
 
 
-def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
+def configure_logging(
+    level: str = "INFO", json_lines: bool = False, secrets: Iterable[str] = ()
+) -> None:
+    """Our handler on the root logger, for our code, Celery and gRPC alike.
+
+    `secrets` are literal values (tokens, a Flower password) masked wherever they would appear.
+    """
+    add_masked_values(secrets)
+    _keep_ours_under_celery()
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(MaskingFormatter(json_lines))
     root = logging.getLogger()
@@ -47,3 +56,18 @@ def configure_logging(level: str = "INFO", json_lines: bool = False) -> None:
     root.setLevel(level)
     for noisy in ("pymongo", "asyncio", "amqp", "kombu"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def _keep_ours_under_celery() -> None:
+    """Celery sets logging up itself (its own format, stdout redirected) unless a receiver answers
+    its `setup_logging` signal; answering it leaves our root handler in place, so the worker's and
+    beat's own records and the task loggers (which propagate to root) share our format and mask."""
+    from celery import signals
+
+    signals.setup_logging.connect(
+        _celery_setup_logging, weak=False, dispatch_uid="omnisched-configure-logging"
+    )
+
+
+def _celery_setup_logging(**_: Any) -> None:
+    """Nothing to do: `configure_logging` already configured the root logger."""

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from omnisched_allinone import metrics
 from omnisched_allinone.core.errors import NotFound, Unavailable
 from omnisched_allinone.core.executions import (
     ACTIVE_STATUSES,
@@ -284,6 +285,7 @@ class RunScheduler:
                 )
                 if await self.store.insert_execution(skipped):
                     await self.store.increment_counters(job.id, {"skipped": 1})
+                    metrics.run_skipped(job.job_type)
                     log.info(
                         "run skipped",
                         extra={"job_id": job.id, "fire_time": fire_time, "running": running},
@@ -321,6 +323,7 @@ class RunScheduler:
                 recorded += plan.summarised
         if recorded:
             await self.store.increment_counters(job.id, {"missed": recorded})
+            metrics.runs_missed(job.job_type, recorded)
             log.warning(
                 "runs missed",
                 extra={
@@ -371,6 +374,9 @@ class RunScheduler:
             execution.id, {"enqueued": True, "task_id": task_id, "updated_at": now}
         )
         fire_time = execution.scheduled_for
+        metrics.run_dispatched(
+            job.job_type, (now - fire_time).total_seconds() if fire_time else None
+        )
         log.info(
             "run dispatched",
             extra={

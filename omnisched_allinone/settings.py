@@ -8,10 +8,11 @@ has the OMNISCHED_ prefix. `config/env.md` documents each one with its default. 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from omnisched_allinone.core.policies import JobPolicies, OverlapPolicy
@@ -60,6 +61,13 @@ class Settings(BaseSettings):
     shutdown_grace_s: float = Field(10.0, validation_alias="OMNISCHED_SHUTDOWN_GRACE_S")
     store_timeout_ms: int = Field(3000, validation_alias="OMNISCHED_STORE_TIMEOUT_MS")
 
+    # API security (api/security.py). Tokens are a SecretStr: never in a repr or a log.
+    api_tokens: SecretStr = Field(SecretStr(""), validation_alias="OMNISCHED_API_TOKENS")
+    tls_cert: str = Field("", validation_alias="OMNISCHED_TLS_CERT")
+    tls_key: str = Field("", validation_alias="OMNISCHED_TLS_KEY")
+    tls_client_ca: str = Field("", validation_alias="OMNISCHED_TLS_CLIENT_CA")
+    reflection: bool = Field(True, validation_alias="OMNISCHED_REFLECTION")
+
     # Celery (seed "Performance Tuning" defaults).
     worker_prefetch_multiplier: int = Field(1, validation_alias="OMNISCHED_WORKER_PREFETCH")
     worker_max_tasks_per_child: int = Field(
@@ -95,6 +103,18 @@ class Settings(BaseSettings):
     default_overlap: OverlapPolicy = Field(
         OverlapPolicy.SKIP, validation_alias="OMNISCHED_DEFAULT_OVERLAP"
     )
+
+    # Operations: supervisord, Flower, metrics, health checks.
+    parts: str = Field("", validation_alias="OMNISCHED_PARTS")
+    split_parts: bool = Field(False, validation_alias="OMNISCHED_SPLIT_PARTS")
+    log_dir: str = Field("logs", validation_alias="OMNISCHED_LOG_DIR")
+    log_to_stdout: bool = Field(False, validation_alias="OMNISCHED_LOG_TO_STDOUT")
+    supervisor_dir: str = Field("", validation_alias="OMNISCHED_SUPERVISOR_DIR")
+    worker_hostname: str = Field("", validation_alias="OMNISCHED_WORKER_HOSTNAME")
+    metrics_port: int = Field(0, validation_alias="OMNISCHED_METRICS_PORT")
+    flower_port: int = Field(5555, validation_alias="FLOWER_PORT")
+    flower_address: str = Field("0.0.0.0", validation_alias="FLOWER_ADDRESS")
+    flower_basic_auth: SecretStr = Field(SecretStr(""), validation_alias="FLOWER_BASIC_AUTH")
 
     @field_validator("log_level")
     @classmethod
@@ -161,11 +181,23 @@ def config_dir() -> Path:
 
 
 _SECRET_IN_URL = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
+_BEARER = re.compile(r"(?P<scheme>\b[Bb]earer\s+)[^\s'\",;]+")
+_masked_values: set[str] = set()
+
+
+def add_masked_values(values: Iterable[str]) -> None:
+    """Register literal secrets (API tokens, a Flower password) that `mask_secrets` hides too."""
+    _masked_values.update(v for v in values if len(v) >= 4)
 
 
 def mask_secrets(text: str) -> str:
-    """Hide passwords in URLs (`amqp://user:secret@host` → `amqp://user:***@host`)."""
-    return _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    """Hide passwords in URLs (`amqp://user:secret@host` → `amqp://user:***@host`), bearer
+    tokens (`Bearer xyz` → `Bearer ***`) and every value given to `add_masked_values`."""
+    text = _SECRET_IN_URL.sub(lambda m: f"{m['scheme']}{m['user']}:***@", text)
+    text = _BEARER.sub(lambda m: f"{m['scheme']}***", text)
+    for value in sorted(_masked_values, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 @dataclass(frozen=True)

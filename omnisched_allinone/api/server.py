@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from omnisched_allinone.api.security import HEALTH_RESERVE_RPCS, ApiGuard, TlsConfig, TokenTable
 from omnisched_allinone.api.servicer import SchedulerServicer
 from omnisched_allinone.core.errors import Unavailable
 from omnisched_allinone.proto import scheduler_service_pb2 as pb
@@ -60,6 +62,27 @@ class ApiServer:
         await self.server.stop(grace_s)
 
 
+# Keepalive enforcement: a client may ping at most every 10 s without calls in flight (more
+# earns a strike; two strikes and GOAWAY "too_many_pings"); the server pings idle connections
+# every 60 s and drops those that do not answer within 20 s (dead watchers free their slots).
+SERVER_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.keepalive_time_ms", 60_000),
+    ("grpc.keepalive_timeout_ms", 20_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
+    ("grpc.http2.max_ping_strikes", 2),
+    ("grpc.http2.max_pings_without_data", 0),
+    ("grpc.so_reuseport", 0),
+)
+
+
+def _size_options(max_message_bytes: int) -> list[tuple[str, int]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_send_message_length", max_message_bytes),
+    ]
+
+
 def create_server(
     service: JobService,
     *,
@@ -69,16 +92,19 @@ def create_server(
     max_concurrent_rpcs: int | None = 256,
     max_watch_streams: int = 64,
     reflection_enabled: bool = True,
+    tokens: TokenTable | None = None,
+    tls: TlsConfig | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> ApiServer:
+    """`max_concurrent_rpcs` caps the job API's in-flight calls (RESOURCE_EXHAUSTED beyond it);
+    grpcio's own hard cap sits `HEALTH_RESERVE_RPCS` above it so health still answers."""
     server = grpc.aio.server(
-        options=[
-            ("grpc.max_receive_message_length", max_message_bytes),
-            ("grpc.max_send_message_length", max_message_bytes),
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
-            ("grpc.so_reuseport", 0),
-        ],
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
+        options=[*SERVER_OPTIONS, *_size_options(max_message_bytes)],
+        # `interceptors` (metrics) run outermost: they see the guard's refusals too.
+        interceptors=[*interceptors, ApiGuard(tokens, max_concurrent_rpcs)],
+        maximum_concurrent_rpcs=(
+            max_concurrent_rpcs + HEALTH_RESERVE_RPCS if max_concurrent_rpcs else None
+        ),
     )
     pb_grpc.add_SchedulerServiceServicer_to_server(
         SchedulerServicer(service, max_watch_streams=max_watch_streams), server
@@ -91,7 +117,12 @@ def create_server(
         reflection.enable_server_reflection(
             (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
         )
-    bound = server.add_insecure_port(f"{host}:{port}")
+    address = f"{host}:{port}"
+    bound = (
+        server.add_secure_port(address, tls.grpc_credentials())
+        if tls is not None
+        else server.add_insecure_port(address)
+    )
     if bound == 0:
         raise OSError(f"could not bind the gRPC API to {host}:{port}")
     return ApiServer(server, bound, health_servicer)

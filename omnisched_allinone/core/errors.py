@@ -51,3 +51,7 @@ class ResourceExhausted(OmnischedError):
 
 class Conflict(OmnischedError):
     """An optimistic-concurrency check failed: the job changed since it was read."""
+
+
+class Unauthenticated(OmnischedError):
+    """The caller presented no valid credentials (a missing or unknown bearer token)."""

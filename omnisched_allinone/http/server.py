@@ -11,7 +11,8 @@ import contextlib
 import logging
 import math
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -28,9 +29,16 @@ class _Server(uvicorn.Server):
 class HttpServer:
     """One uvicorn server for an ASGI app; `start` returns the bound port (port 0 allowed)."""
 
-    def __init__(self, app: ASGIApp, *, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access_log: bool = False,
+        ssl_options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.app = app
         self.access_log = access_log
+        self.ssl_options = dict(ssl_options or {})  # uvicorn's ssl_certfile, ssl_keyfile, …
         self.port = 0
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -45,6 +53,7 @@ class HttpServer:
             log_config=None,
             access_log=self.access_log,
             server_header=False,
+            **self.ssl_options,
         )
         self._server = _Server(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="http-server")

@@ -94,6 +94,12 @@ class Store(Protocol):
 
     async def release_lease(self, name: str, owner: str) -> None: ...
 
+    async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """The owner of the named lease and its expiry, without taking it (health checks)."""
+
+    async def count_jobs_by_status(self) -> dict[str, int]:
+        """Jobs per status, every `JobStatus` present (the metrics gauge)."""
+
     async def has_marker(self, key: str) -> bool: ...
 
     async def set_marker(self, key: str) -> None: ...

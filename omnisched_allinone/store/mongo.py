@@ -377,6 +377,28 @@ class MongoStore:
         async with _guard:
             await self._leases.delete_one({"_id": name, "owner": owner})
 
+    async def lease_holder(self, name: str) -> tuple[str, datetime] | None:
+        """Who holds the named lease and until when (None when nobody ever took it or it was
+        released); for health checks, which must not take the lease themselves."""
+        async with _guard:
+            doc = await self._leases.find_one({"_id": name})
+        if doc is None:
+            return None
+        expires = doc["expires_at"]
+        if expires.tzinfo is None:
+            expires = expires.replace(tzinfo=UTC)
+        return str(doc["owner"]), expires
+
+    async def count_jobs_by_status(self) -> dict[str, int]:
+        """Number of jobs per status (one count per status; the metrics gauge reads it)."""
+        counts: dict[str, int] = {}
+        for status in JobStatus:
+            async with _guard:
+                counts[str(status)] = int(
+                    await self._jobs.count_documents({"status": str(status)})
+                )
+        return counts
+
     # Markers: facts recorded once (e.g. "this built-in job was seeded").
     async def has_marker(self, key: str) -> bool:
         async with _guard:

@@ -1,7 +1,9 @@
 """Fixtures for the store contract suite: one fresh store per test, on every backend.
 
-`memory` (mongomock-motor) always runs; `mongodb` runs when `OMNISCHED_TEST_MONGODB_URL` names a
-real server, each test in its own database, dropped afterwards.
+`memory` (mongomock-motor) always runs; `wire` always runs too: real PyMongo (`AsyncMongoClient`)
+over the MongoDB wire protocol against the test wire server (mongomock behind a socket), which
+checks everything between our code and the bytes a server sees; `mongodb` runs when
+`OMNISCHED_TEST_MONGODB_URL` names a real server. Each test gets its own database, dropped after.
 """
 
 from __future__ import annotations
@@ -55,10 +57,15 @@ async def _fresh_store(url: str) -> AsyncIterator[MongoStore]:
         await store.close()
 
 
-@pytest.fixture(params=["memory", "mongodb"])
+@pytest.fixture(params=["memory", "wire", "mongodb"])
 async def store(request: pytest.FixtureRequest) -> AsyncIterator[MongoStore]:
     """A started, empty store on each backend."""
-    url = "memory://" if request.param == "memory" else mongodb_url()
+    if request.param == "memory":
+        url = "memory://"
+    elif request.param == "wire":
+        url = request.getfixturevalue("mongo_wire_url")
+    else:
+        url = mongodb_url()
     async for fresh in _fresh_store(url):
         yield fresh
 
