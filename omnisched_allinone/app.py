@@ -114,9 +114,7 @@ async def wait_for_broker(app: Any, settings: Settings, *, max_backoff_s: float 
 
     delay = 0.5
     while True:
-        broker, results = await asyncio.gather(
-            check_broker(app, settings), check_results(settings)
-        )
+        broker, results = await asyncio.gather(check_broker(app, settings), check_results(settings))
         down = [
             (name, check)
             for name, check in (("RabbitMQ", broker), ("Redis", results))

@@ -10,7 +10,11 @@ from typing import Any
 
 from omnisched_allinone.settings import add_masked_values, mask_secrets
 
-_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_RESERVED = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colour codes
+}
 
 
 class MaskingFormatter(logging.Formatter):

@@ -27,7 +27,7 @@ from pathlib import Path
 import click
 
 from omnisched_allinone.logs import configure_logging
-from omnisched_allinone.settings import Settings, add_masked_values, config_dir, mask_secrets
+from omnisched_allinone.settings import Settings, config_dir, mask_secrets
 
 
 class ExitCode(IntEnum):

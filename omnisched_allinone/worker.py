@@ -14,7 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from celery import Celery
+from celery.platforms import EX_FAILURE, EX_OK
 from celery.worker import WorkController
+from celery.worker import state as worker_state
 
 from omnisched_allinone.core.jobs import QUEUES
 
@@ -33,13 +35,25 @@ class WorkerThread:
     thread: threading.Thread
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Warm shutdown: stop consuming, let running tasks finish (up to `timeout_s`)."""
-        self.controller.stop(in_sighandler=False)
-        self.thread.join(timeout_s)
-        if self.thread.is_alive():
-            log.warning("worker did not stop within %.0fs; terminating", timeout_s)
-            self.controller.terminate(in_sighandler=False)
-            self.thread.join(5)
+        """Warm shutdown: stop consuming, let running tasks finish (up to `timeout_s`).
+
+        The worker's own thread must do it, as Celery's SIGTERM handler has it do: calling
+        `controller.stop()` from here races the consumer thread on the one AMQP connection (the
+        remote-control channel's basic_cancel waits for a reply the consumer thread reads), and
+        with RabbitMQ that hung the shutdown until supervisord's SIGKILL. `should_stop` makes the
+        consumer loop raise WorkerShutdown in its thread, and the controller stops itself there.
+        """
+        worker_state.should_stop = EX_OK
+        try:
+            self.thread.join(timeout_s)
+            if self.thread.is_alive():
+                log.warning("worker did not stop within %.0fs; terminating", timeout_s)
+                worker_state.should_terminate = EX_FAILURE
+                self.thread.join(5)
+        finally:
+            # Process-wide flags: a later worker in this process (tests) starts afresh.
+            worker_state.should_stop = None
+            worker_state.should_terminate = None
 
 
 def start_worker_thread(

@@ -394,9 +394,7 @@ class MongoStore:
         counts: dict[str, int] = {}
         for status in JobStatus:
             async with _guard:
-                counts[str(status)] = int(
-                    await self._jobs.count_documents({"status": str(status)})
-                )
+                counts[str(status)] = int(await self._jobs.count_documents({"status": str(status)}))
         return counts
 
     # Markers: facts recorded once (e.g. "this built-in job was seeded").
