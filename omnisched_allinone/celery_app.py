@@ -96,7 +96,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
-        "task_track_started": True,
+        # No STARTED write to the result backend before the body: with Redis down, Celery
+        # fails that write "outside the body", acks the message and never runs the task (a
+        # lost run, tests/faults/test_brokers.py). Run state lives in MongoDB (DESIGN §10).
+        "task_track_started": False,
         "task_time_limit": settings.task_time_limit_s,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
