@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
@@ -227,7 +226,7 @@ async def run_parts(
     )
     from omnisched_allinone.api.server import create_server
     from omnisched_allinone.celery_app import celery_app, configure_celery_app
-    from omnisched_allinone.context import WorkerContext, install_context, make_targets
+    from omnisched_allinone.context import WorkerContext, install_context
     from omnisched_allinone.dispatch import CeleryDispatcher
 
     tokens = TokenTable.parse(settings.api_tokens.get_secret_value())
@@ -248,14 +247,7 @@ async def run_parts(
     services = build_services(settings, dispatcher)
     services.service.task_exists = lambda name: name in celery_app.tasks
     runtime.install_bridge(runtime.LoopBridge(loop))
-    context = WorkerContext(
-        settings=settings,
-        store=services.store,
-        service=services.service,
-        targets=make_targets(settings),
-        dispatcher=dispatcher,
-        pid=os.getpid(),
-    )
+    context = WorkerContext.create(settings, services.service, dispatcher)
     install_context(context)
 
     metrics_server = None

@@ -27,6 +27,19 @@ class WorkerContext:
     dispatcher: CeleryDispatcher
     pid: int
 
+    @classmethod
+    def create(
+        cls, settings: Settings, service: JobService, dispatcher: CeleryDispatcher
+    ) -> WorkerContext:
+        return cls(
+            settings=settings,
+            store=service.store,  # type: ignore[arg-type]
+            service=service,
+            targets=make_targets(settings),
+            dispatcher=dispatcher,
+            pid=os.getpid(),
+        )
+
     async def close(self) -> None:
         await self.targets.close()
 
@@ -69,13 +82,6 @@ async def get_context() -> WorkerContext:
             dispatcher = CeleryDispatcher(celery_app, settings)
             services = build_services(settings, dispatcher)
             await wait_for_store(services.store)
-            context = WorkerContext(
-                settings=settings,
-                store=services.store,
-                service=services.service,
-                targets=make_targets(settings),
-                dispatcher=dispatcher,
-                pid=os.getpid(),
-            )
+            context = WorkerContext.create(settings, services.service, dispatcher)
             install_context(context)
         return context

@@ -38,6 +38,10 @@ class CeleryDispatcher:
             "queue": queue,
             "routing_key": queue,
             "exchange": queue,
+            # The run's record lives in MongoDB. Without this, a client process subscribes to
+            # every run's result channel in Redis and never lets go (celery redis backend
+            # on_task_call), and a Redis outage would reach ExecuteJobNow.
+            "ignore_result": True,
             "time_limit": job.policies.time_limit_s + HARD_LIMIT_GRACE_S,
             "soft_time_limit": job.policies.time_limit_s + HARD_LIMIT_GRACE_S // 2,
             "retry": True,
