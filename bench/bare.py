@@ -25,9 +25,7 @@ def make_bare_app(settings: Settings, queue: str = BARE_QUEUE) -> Celery:
     app = Celery("bench-bare", set_as_current=False)
     conf = celery_config(settings)
     conf.update(
-        task_queues=[
-            Queue(queue, Exchange(queue, type="direct", durable=True), routing_key=queue)
-        ],
+        task_queues=[Queue(queue, Exchange(queue, type="direct", durable=True), routing_key=queue)],
         task_default_queue=queue,
         task_default_exchange=queue,
         task_default_routing_key=queue,
@@ -35,7 +33,7 @@ def make_bare_app(settings: Settings, queue: str = BARE_QUEUE) -> Celery:
     )
     app.conf.update(conf)
 
-    @app.task(name=NOOP)
+    @app.task(name=NOOP, shared=False)
     def noop(*args: Any, **kwargs: Any) -> None:
         return None
 

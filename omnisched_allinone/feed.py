@@ -45,6 +45,10 @@ class ExecutionFeed:
         gap_since: float | None = None
         try:
             while True:
+                # Cleared before the read, not after: a change recorded while this reads (or
+                # while the caller consumes what it yields) must wake the next wait, or the
+                # watcher would sit out a whole poll interval (bench/latency.py found 200 ms).
+                wakeup.clear()
                 records = await self._store.events_after(cursor, None, self._batch)
                 for record in records:
                     if record.seq != cursor + 1:
@@ -58,7 +62,6 @@ class ExecutionFeed:
                 else:
                     if len(records) == self._batch:
                         continue
-                wakeup.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wakeup.wait(), self._poll_interval_s)
         finally:
