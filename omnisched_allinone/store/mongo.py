@@ -230,7 +230,9 @@ class MongoStore:
                 [("status", ASCENDING), ("enqueued", ASCENDING), ("queued_at", ASCENDING)]
             )
             await self._executions.create_index("queued_at")
-            await self._events.create_index("seq", unique=True)
+            # Not unique: the sequence's atomic $inc already makes each seq unique, and the
+            # in-memory store checks a unique index by scanning the whole collection per insert.
+            await self._events.create_index("seq")
             await self._events.create_index("at")
 
     async def ping(self) -> None:
