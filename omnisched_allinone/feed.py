@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from omnisched_allinone.core.executions import Execution
 from omnisched_allinone.store.base import Store
@@ -37,9 +37,19 @@ class ExecutionFeed:
         for event in list(self._wakeups):
             event.set()
 
-    async def follow(self, job_id: str | None = None) -> AsyncIterator[Execution]:
-        """Changes recorded from now on, for one job or all; runs until the caller stops."""
+    async def follow(
+        self,
+        job_id: str | None = None,
+        on_ready: Callable[[], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[Execution]:
+        """Changes recorded from now on, for one job or all; runs until the caller stops.
+
+        `on_ready` is awaited once the starting point is fixed: every change recorded after it
+        returns will be delivered (a client can wait for it before it triggers a run).
+        """
         cursor = await self._store.last_event_seq()
+        if on_ready is not None:
+            await on_ready()
         wakeup = asyncio.Event()
         self._wakeups.add(wakeup)
         gap_since: float | None = None

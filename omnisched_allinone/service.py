@@ -10,7 +10,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -415,10 +415,12 @@ class JobService:
             raise NotFound(f"execution {execution_id[:40]!r}… not found")
         return await self.store.get_execution(execution_id)
 
-    async def watch(self, job_id: str = "") -> AsyncIterator[Execution]:
+    async def watch(
+        self, job_id: str = "", on_ready: Callable[[], Awaitable[None]] | None = None
+    ) -> AsyncIterator[Execution]:
         if job_id:
             await self.get_job(job_id)
-        async for execution in self.feed.follow(job_id or None):
+        async for execution in self.feed.follow(job_id or None, on_ready):
             yield execution
 
     def preview(

@@ -152,7 +152,13 @@ class SchedulerServicer(pb_grpc.SchedulerServiceServicer):
                 )
             self._watch_streams += 1
             try:
-                async for execution in self._service.watch(request.job_id):
+
+                async def ready() -> None:
+                    # Headers go out once the stream is registered and its starting point fixed:
+                    # a client that waits for them misses no later change.
+                    await context.send_initial_metadata((("omnisched-watch", "ready"),))
+
+                async for execution in self._service.watch(request.job_id, ready):
                     yield convert.event_to_proto(execution)
             finally:
                 self._watch_streams -= 1

@@ -348,6 +348,8 @@ def test_watch_streams_beyond_their_cap_are_resource_exhausted():
             server.stub.WatchJobExecutions(pb.WatchJobExecutionsRequest(), timeout=30)
             for _ in range(2)
         ]
+        for stream in open_streams:
+            stream.initial_metadata()  # sent once the server registered the stream
         try:
             deadline = time.monotonic() + 10
             while True:

@@ -172,7 +172,7 @@ def test_watch_delivers_pending_started_success_in_order(service, scraper, behav
     )
     seen: list[str] = []
     try:
-        time.sleep(0.3)  # the stream is open before the run starts
+        stream.initial_metadata()  # the server sends it once the watch is registered
         answer = service.stub.ExecuteJobNow(pb.ExecuteJobRequest(job_id=job.id))
         for event in stream:
             assert event.execution.id == answer.execution_id
