@@ -9,7 +9,6 @@ database 14 (the tests use 15).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import math
 import os
@@ -18,7 +17,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,8 +26,8 @@ from typing import Any, TypeVar
 import grpc
 from kombu import Connection
 
-from omnisched_allinone.app import LaunchOptions, Part, Services, run_parts
-from omnisched_allinone.proto import scheduler_service_pb2_grpc as pb_grpc
+from omnisched_allinone.app import LaunchOptions, Part
+from omnisched_allinone.embedded import ServiceThread as EmbeddedService
 from omnisched_allinone.settings import Settings, mask_secrets
 
 T = TypeVar("T")
@@ -117,8 +115,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class ServiceThread:
-    """`run_parts` in a thread of this process on its own loop (as tests/app_thread.py does)."""
+class ServiceThread(EmbeddedService):
+    """The service in a thread of this process, on loopback with a free port."""
 
     def __init__(
         self,
@@ -126,64 +124,15 @@ class ServiceThread:
         parts: tuple[Part, ...] = (Part.GRPC, Part.WORKER),
         **options: Any,
     ) -> None:
-        self.settings = settings.model_copy(
-            update={"grpc_host": HOST, "grpc_port": 0, "shutdown_grace_s": 5.0}
+        super().__init__(
+            settings.model_copy(
+                update={"grpc_host": HOST, "grpc_port": 0, "shutdown_grace_s": 5.0}
+            ),
+            LaunchOptions(parts=parts, **options),
         )
-        self.options = LaunchOptions(parts=parts, **options)
-        self.loop = asyncio.new_event_loop()
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._main, daemon=True, name="bench-service")
-        self.error: BaseException | None = None
-        self.services: Services
-        self.port = 0
-        self.channel: grpc.Channel
-        self.stub: pb_grpc.SchedulerServiceStub
-
-    def _main(self) -> None:
-        asyncio.set_event_loop(self.loop)
-
-        async def main() -> None:
-            self._stop = asyncio.Event()
-
-            def ready(services: Services, port: int | None) -> None:
-                self.services, self.port = services, port or 0
-                self._ready.set()
-
-            await run_parts(self.settings, self.options, stop=self._stop, on_ready=ready)
-
-        try:
-            self.loop.run_until_complete(main())
-        except BaseException as error:
-            self.error = error
-            self._ready.set()
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout_s)
-
-    @property
-    def address(self) -> str:
-        return f"{HOST}:{self.port}"
-
-    def __enter__(self) -> ServiceThread:
-        self._thread.start()
-        if not self._ready.wait(60):
-            raise TimeoutError("the service did not start within 60s")
-        if self.error is not None:
-            raise self.error
-        self.channel = grpc.insecure_channel(self.address)
-        self.stub = pb_grpc.SchedulerServiceStub(self.channel)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.channel.close()
-        if self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(60)
-        if not self.loop.is_running():
-            self.loop.close()
-        if self.error is not None:
-            raise self.error
+        return super().call(coro, timeout_s)
 
 
 # -- numbers --------------------------------------------------------------------------------------
