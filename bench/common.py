@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Coroutine, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -128,7 +129,10 @@ class ServiceThread(EmbeddedService):
             settings.model_copy(
                 update={"grpc_host": HOST, "grpc_port": 0, "shutdown_grace_s": 5.0}
             ),
-            LaunchOptions(parts=parts, **options),
+            LaunchOptions(
+                parts=parts,
+                **{"worker_hostname": f"bench-{uuid.uuid4().hex[:8]}@localhost", **options},
+            ),
         )
 
     def call(self, coro: Coroutine[Any, Any, T], timeout_s: float = 60.0) -> T:

@@ -7,6 +7,7 @@ otherwise; no built-in jobs.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from omnisched_allinone.app import LaunchOptions, Part
@@ -27,5 +28,10 @@ class AppThread(ServiceThread):
                     "shutdown_grace_s": 5.0,
                 }
             ),
-            LaunchOptions(parts=parts, **options),
+            # A node name of its own: another worker on this machine (a parallel run, a
+            # leftover) holds the default name's exclusive pidbox queue.
+            LaunchOptions(
+                parts=parts,
+                **{"worker_hostname": f"test-{uuid.uuid4().hex[:8]}@localhost", **options},
+            ),
         )
