@@ -103,6 +103,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_time_limit": settings.task_time_limit_s,
         "task_soft_time_limit": settings.task_soft_time_limit_s,
         "worker_prefetch_multiplier": settings.worker_prefetch_multiplier,
+        # After a broker reconnect Celery lowers the prefetch count and restores it on acks; with
+        # RabbitMQ's per-consumer QoS the restore never reaches the running consumer and the
+        # worker stays throttled (celery#9512). Prefetch is small here anyway (1 x concurrency).
+        "worker_enable_prefetch_count_reduction": False,
         "worker_max_tasks_per_child": settings.worker_max_tasks_per_child,
         "worker_concurrency": settings.worker_concurrency,
         "worker_send_task_events": True,
