@@ -9,6 +9,7 @@ install:
 lint:
 	ruff check .
 	ruff format --check .
+	$(PY) -m mypy omnisched_allinone
 
 format:
 	ruff format .

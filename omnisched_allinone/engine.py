@@ -167,12 +167,12 @@ class JobRunner:
             raise
         except Exception as error:  # a bug in a task body: record it, never lose the run
             log.exception("run raised", extra={"execution_id": started.id})
-            failure = JobFailed(
+            crash = JobFailed(
                 str(error) or type(error).__name__, transient=False, error_type=type(error).__name__
             )
             if started.attempts <= job.policies.max_retries and job.job_type is JobType.TASK:
-                return await self._schedule_retry(started, job, failure)
-            return await self._finish_failed(started, job, began, ExecutionStatus.FAILURE, failure)
+                return await self._schedule_retry(started, job, crash)
+            return await self._finish_failed(started, job, began, ExecutionStatus.FAILURE, crash)
         return await self._finish_success(started, job, began, result)
 
     async def _claim_start(self, execution: Execution, delivery: Delivery) -> Execution | None:

@@ -174,6 +174,9 @@ class JobService:
         name = validate_name(draft.name)
         if draft.schedule is None:
             raise InvalidArgument("schedule_config", "is required")
+        what = self._what_to_run(
+            job_type, draft.target_service, draft.target_method, draft.task_name
+        )
         job = Job(
             id=new_job_id(name, built_in=draft.built_in),
             name=name,
@@ -188,9 +191,9 @@ class JobService:
             updated_at=now,
             status=JobStatus.PAUSED if draft.paused else JobStatus.ACTIVE,
             built_in=draft.built_in,
-            **self._what_to_run(
-                job_type, draft.target_service, draft.target_method, draft.task_name
-            ),
+            target_service=what["target_service"],
+            target_method=what["target_method"],
+            task_name=what["task_name"],
         )
         job = replace(job, next_run_at=job.compute_next_run(now))
         if await self.store.find_job_by_name(name) is not None:
