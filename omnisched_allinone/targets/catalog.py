@@ -38,11 +38,19 @@ class Method:
     response_class: Any
 
 
+# Every private pool lives as long as the process. With protobuf's upb backend, message classes
+# made from a pool that is later garbage-collected can crash the interpreter (seen here as a
+# segfault in json_format.ParseDict; protocolbuffers/protobuf#12047). Pools are few (one per
+# target per reflection), so keeping them costs little.
+_POOLS_KEPT_ALIVE: list[descriptor_pool.DescriptorPool] = []
+
+
 class Catalog:
     """The services of one target and a private pool holding their descriptors."""
 
     def __init__(self, files: Sequence[descriptor_pb2.FileDescriptorProto]) -> None:
         self.pool = descriptor_pool.DescriptorPool()
+        _POOLS_KEPT_ALIVE.append(self.pool)
         for file in _in_dependency_order(files):
             self.pool.AddSerializedFile(file.SerializeToString())
         self.services = sorted(
