@@ -303,35 +303,12 @@ class ApiGuard(grpc.aio.ServerInterceptor):
                 )
 
         deserializer = _safe_deserializer(handler.request_deserializer)
-        if handler.unary_unary is not None:
-            behaviour = handler.unary_unary
+        is_unary = handler.unary_unary is not None
+        behaviour = handler.unary_unary if is_unary else handler.unary_stream
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                await check(request, context)
-                guard.in_flight += capped
-                try:
-                    return await behaviour(request, context)
-                finally:
-                    guard.in_flight -= capped
-
-            return handler._replace(request_deserializer=deserializer, unary_unary=unary_unary)
-
-        behaviour = handler.unary_stream
-        if inspect.isasyncgenfunction(behaviour):
-
-            async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-                await check(request, context)
-                guard.in_flight += capped
-                try:
-                    async for response in behaviour(request, context):
-                        yield response
-                finally:
-                    guard.in_flight -= capped
-
-            return handler._replace(request_deserializer=deserializer, unary_stream=stream)
-
-        async def writer(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            # A handler that writes with `context.write` (the aio health Watch) is a coroutine.
+        async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            # Unary handlers, and stream handlers that write with `context.write` (the aio
+            # health Watch), are coroutines: await them inside the checks and the count.
             await check(request, context)
             guard.in_flight += capped
             try:
@@ -339,7 +316,21 @@ class ApiGuard(grpc.aio.ServerInterceptor):
             finally:
                 guard.in_flight -= capped
 
-        return handler._replace(request_deserializer=deserializer, unary_stream=writer)
+        if is_unary:
+            return handler._replace(request_deserializer=deserializer, unary_unary=coroutine)
+        if not inspect.isasyncgenfunction(behaviour):
+            return handler._replace(request_deserializer=deserializer, unary_stream=coroutine)
+
+        async def stream(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            await check(request, context)
+            guard.in_flight += capped
+            try:
+                async for response in behaviour(request, context):
+                    yield response
+            finally:
+                guard.in_flight -= capped
+
+        return handler._replace(request_deserializer=deserializer, unary_stream=stream)
 
 
 # -- HTTP -------------------------------------------------------------------------------------
