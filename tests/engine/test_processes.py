@@ -24,6 +24,7 @@ from omnisched_allinone.settings import Settings
 from tests.app_thread import AppThread
 from tests.engine.test_run_job import create_job, wait_terminal
 from tests.fakes.servers import SCRAPER, Behaviour, fake_target_in_thread
+from tests.support.processes import process_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BROKER = "amqp://guest:guest@127.0.0.1:5672//"
@@ -36,16 +37,7 @@ def services(rabbitmq, redis_url) -> None:
 
 
 def worker_env(mongo_url: str, database: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MONGODB_URL": mongo_url,
-        "OMNISCHED_MONGODB_DATABASE": database,
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": RESULTS,
-        "OMNISCHED_SEED_BUILTIN_JOBS": "false",
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
+    return process_env(mongo_url, database, BROKER, RESULTS, **extra)
 
 
 class Worker:

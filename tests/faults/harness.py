@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from tests.support.processes import process_env
+
 ROOT = Path(__file__).resolve().parents[2]
 VHOST = "omnisched-faults"
 BROKER = f"amqp://guest:guest@127.0.0.1:5672/{VHOST}"
@@ -128,16 +130,7 @@ def redis_restored() -> Iterator[None]:
 
 
 def part_env(mongo_url: str, database: str, **extra: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MONGODB_URL": mongo_url,
-        "OMNISCHED_MONGODB_DATABASE": database,
-        "CELERY_BROKER_URL": BROKER,
-        "CELERY_RESULT_BACKEND": RESULTS,
-        "OMNISCHED_SEED_BUILTIN_JOBS": "false",
-        "PYTHONPATH": str(ROOT),
-        **extra,
-    }
+    return process_env(mongo_url, database, BROKER, RESULTS, **extra)
 
 
 class Part:
