@@ -312,22 +312,23 @@ def _http_get(url: str, timeout_s: float) -> tuple[int, str]:
         return int(error.code), error.read(200).decode(errors="replace")
 
 
-def check_http(settings: Settings, timeout_s: float) -> PartHealth:
-    url = f"http://{_local(settings.grpc_host)}:{settings.http_port}/readyz"
+def _check_url(part: str, url: str, timeout_s: float) -> PartHealth:
+    """Healthy when `url` answers 200."""
     try:
         code, _ = _http_get(url, timeout_s)
     except OSError as error:
-        return PartHealth("http", False, f"{url}: {error}")
-    return PartHealth("http", code == 200, f"{url} answered {code}")
+        return PartHealth(part, False, f"{url}: {error}")
+    return PartHealth(part, code == 200, f"{url} answered {code}")
+
+
+def check_http(settings: Settings, timeout_s: float) -> PartHealth:
+    url = f"http://{_local(settings.grpc_host)}:{settings.http_port}/readyz"
+    return _check_url("http", url, timeout_s)
 
 
 def check_flower(settings: Settings, timeout_s: float) -> PartHealth:
     url = f"http://{_local(settings.flower_address)}:{settings.flower_port}/healthcheck"
-    try:
-        code, _ = _http_get(url, timeout_s)
-    except OSError as error:
-        return PartHealth("flower", False, f"{url}: {error}")
-    return PartHealth("flower", code == 200, f"{url} answered {code}")
+    return _check_url("flower", url, timeout_s)
 
 
 def check_worker(settings: Settings, timeout_s: float, node: str) -> PartHealth:

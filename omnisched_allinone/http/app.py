@@ -151,13 +151,8 @@ class HttpApi:
             try:
                 message = await self._request_message(request, route)
                 reply: Any = await handler(message, context)
-            except ApiError as error:
-                return error.response()
-            except OmnischedError as error:
-                return ApiError.from_domain(error).response()
-            except Exception:
-                log.exception("http request failed", extra={"operation": route.op_id})
-                return _INTERNAL.response()
+            except Exception as error:
+                return _error_response(error, route)
             headers: dict[str, str] = {}
             if route.status == 201 and reply.id:
                 root = request.scope.get("root_path", "").rstrip("/")
@@ -205,13 +200,8 @@ class HttpApi:
                 if message.job_id:
                     # The feed checks this only at its first change; answer 404 before 200.
                     await self.service.get_job(message.job_id)
-            except ApiError as error:
-                return error.response()
-            except OmnischedError as error:
-                return ApiError.from_domain(error).response()
-            except Exception:
-                log.exception("http request failed", extra={"operation": route.op_id})
-                return _INTERNAL.response()
+            except Exception as error:
+                return _error_response(error, route)
             return StreamingResponse(
                 self._events(request.receive, message.job_id),
                 media_type="text/event-stream",
@@ -354,3 +344,13 @@ def create_http_app(
     app.router.redirect_slashes = False
     app.state.api = api
     return app
+
+
+def _error_response(error: Exception, route: Route) -> Response:
+    """Any failure of an operation as its JSON error: ours mapped, anything else logged, 500."""
+    if isinstance(error, ApiError):
+        return error.response()
+    if isinstance(error, OmnischedError):
+        return ApiError.from_domain(error).response()
+    log.exception("http request failed", extra={"operation": route.op_id})
+    return _INTERNAL.response()
