@@ -16,7 +16,6 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from omnisched_allinone.core.errors import (
-    AlreadyExists,
     Conflict,
     FailedPrecondition,
     InvalidArgument,
@@ -196,9 +195,7 @@ class JobService:
             task_name=what["task_name"],
         )
         job = replace(job, next_run_at=job.compute_next_run(now))
-        if await self.store.find_job_by_name(name) is not None:
-            raise AlreadyExists(f"a job named {name!r} already exists")
-        await self.store.insert_job(job)
+        await self.store.insert_job(job)  # AlreadyExists from the unique index on the name
         log.info("job created", extra={"job_id": job.id, "job_name": job.name})
         return job
 
